@@ -195,7 +195,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
             if (retriesConsumed >= policy.retries) return false;
             backoffStep = retriesConsumed + 1;
           }
-          waitBeforeNextAttemptMs = error.response?.retryAfterMs ?? backoffWithJitterMs(backoffStep, policy);
+          // "Retry-After: 0" gives no pacing: retrying at once would hammer a server that is
+          // throttling us, and burn the whole throttle budget in a few milliseconds.
+          waitBeforeNextAttemptMs = error.response?.retryAfterMs || backoffWithJitterMs(backoffStep, policy);
           log?.debug(`retrying ${request.method} ${originOf(request.url)} in ${waitBeforeNextAttemptMs} ms`, {
             attempt: attempts,
             reason: error.message.slice(0, BODY_EXCERPT_CHARS),

@@ -143,6 +143,16 @@ describe('createHttpClient: retries', () => {
     expect(gapMs(0, 1)).toBeGreaterThanOrEqual(1000 - TOLERANCE_MS);
   });
 
+  it('backs off on a 429 whose Retry-After is 0 instead of retrying at once', async () => {
+    receiver.respondWith(inOrder({ status: 429, headers: { 'retry-after': '0' } }, { status: 429, headers: { 'retry-after': '0' } }));
+    const response = await post(client({ retry: { minDelayMs: 200, maxDelayMs: 400 } }));
+
+    expect(response.status).toBe(200);
+    // Equal jitter: the first wait is at least half of minDelayMs, the second half of twice that.
+    expect(gapMs(0, 1)).toBeGreaterThanOrEqual(100 - TOLERANCE_MS / 2);
+    expect(gapMs(1, 2)).toBeGreaterThanOrEqual(200 - TOLERANCE_MS / 2);
+  });
+
   it('honours Retry-After given as an HTTP date, beyond maxDelayMs', async () => {
     let askedUntil = 0;
     receiver.respondWith((delivery, index) => {
