@@ -18,8 +18,7 @@ export const valueAlias = (index: number) => `f${index}`;
 /** The model's rows as (key, hash, mapped values): the left side of every diff. */
 export function modelRowsQuery(d: SqlDialect, input: DiffInput): string {
   const key = d.recordKey(input.keyColumns.map(d.quote));
-  // A dialect may spell a value's canonical text as several parts of the one concat() (DuckDB).
-  const parts = (d as { canonicalParts?: (e: string) => readonly string[] }).canonicalParts ?? ((e: string) => [d.canonicalText(e)]);
+  const parts = (e: string) => d.canonicalParts?.(e) ?? [d.canonicalText(e)];
   const hashed = d.md5(
     d.concat([d.literal(`${input.fingerprint}|`), ...input.valueColumns.flatMap((c, i) => [...(i ? [d.literal('|')] : []), ...parts(d.quote(c))])]),
   );

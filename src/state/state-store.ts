@@ -352,9 +352,8 @@ export class StateStore {
     }
   }
 
-  /** The dialect says its warehouse rejects a second row with the same primary key (DuckDB). */
   private get insertsNewRecords(): boolean {
-    return (this.dialect as { enforcesPrimaryKeys?: boolean }).enforcesPrimaryKeys === true;
+    return this.dialect.enforcesPrimaryKeys === true;
   }
 
   private async commitOnce(syncId: string, runId: string, checkpoint: Checkpoint, insertNew: boolean): Promise<void> {

@@ -43,6 +43,17 @@ export interface SqlDialect {
   param(index: number): string;
   /** Unambiguous text form of any value, NULL included, for hashing. */
   canonicalText(expression: string): string;
+  /**
+   * canonicalText(e) as several parts of the row hash's one concat(), where building one
+   * string per row instead of one per value is cheaper (DuckDB). Must concatenate to exactly
+   * canonicalText(e): the hashes of rows already synced depend on it.
+   */
+  canonicalParts?(expression: string): readonly string[];
+  /**
+   * The warehouse rejects a second row with the same primary key, so state rows new to the
+   * state may be plain INSERTs, cheaper there than an upsert (DuckDB).
+   */
+  readonly enforcesPrimaryKeys?: boolean;
   /** The record key: the value as text, a JSON array for composite keys; NULL when any part is NULL. */
   recordKey(expressions: readonly string[]): string;
   md5(expression: string): string;

@@ -311,6 +311,19 @@ export function defineWarehouseConformance(
       );
       expect(a).toEqual({ row_hash: 'new', run_id: 'run-2' });
 
+      // Records the plan found new are inserted where the warehouse enforces keys; one that is in
+      // the state after all (its state forgotten and written again meanwhile) is still committed.
+      await store.commit('committed', 'run-2b', {
+        upserted: [{ ...record('c'), hash: 'again', isNew: true }, { ...record('d'), isNew: true }],
+        deleted: [],
+        rejected: [],
+        changelog: [],
+      });
+      expect(await stateKeys()).toEqual(['a', 'c', 'd', 'x']);
+      const [c] = await other.query<{ row_hash: string }>(`SELECT row_hash FROM ${store.tables.state} WHERE sync_id = 'committed' AND record_key = 'c'`);
+      expect(c).toEqual({ row_hash: 'again' });
+      await store.commit('committed', 'run-2c', { upserted: [], deleted: ['d'], rejected: [], changelog: [] });
+
       await expect(
         connection.transaction(async () => {
           await store.commit('committed', 'run-3', { upserted: [record('y')], deleted: ['a'], rejected: [], changelog: [] });
