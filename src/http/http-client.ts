@@ -87,13 +87,14 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   // One Agent per client: its keep-alive sockets are reused by every request to the account,
   // and there are never more of them per origin than requests allowed in flight.
   const agent = new Agent({ connections: limits.concurrency });
-  const queue = new PQueue({
-    concurrency: limits.concurrency,
-    intervalCap: limits.requests,
-    interval: limits.perSeconds * 1000,
-    // Sliding window: never more than `requests` in any `perSeconds`, no bursts at window edges.
-    strict: true,
-  });
+  // In flight at once.
+  const inFlight = new PQueue({ concurrency: limits.concurrency });
+  // The rate limit, as `requests` slots: a request takes one before it starts and gives it back
+  // `perSeconds` after its response. Counting from the start instead would let a request that
+  // reached the server late (a new connection, a slow network) share a window with one sent a
+  // full window after it, and the server would answer 429.
+  const window = new PQueue({ concurrency: limits.requests });
+  const windowMs = limits.perSeconds * 1000;
   // Aborted by close(), so requests still queued or waiting to retry reject instead of hanging.
   const closing = new AbortController();
   // Every request in flight listens on it (AbortSignal.any); many at once is expected, not a leak.
@@ -153,6 +154,27 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     throw new TransientFailure(verdict || response.status === 429 ? 'throttled' : 'server', message, details);
   }
 
+  /** Runs `task` holding a rate-limit slot and a concurrency slot; resolves as soon as it settles. */
+  function withinLimits<T>(task: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      window
+        .add(
+          async () => {
+            try {
+              resolve(await inFlight.add(task, { signal }));
+            } catch (error) {
+              reject(error);
+            }
+            // The slot stays taken for a window after the answer; close() ends the wait.
+            await sleep(windowMs, undefined, { signal: closing.signal, ref: false }).catch(() => {});
+          },
+          { signal },
+        )
+        // Aborted while waiting for a slot: the task never ran.
+        .catch(reject);
+    });
+  }
+
   async function send(original: HttpRequest): Promise<HttpResponse> {
     const signal = original.signal ? AbortSignal.any([original.signal, closing.signal]) : closing.signal;
     signal.throwIfAborted();
@@ -166,13 +188,10 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         await sleep(waitBeforeNextAttemptMs, undefined, { signal: request.signal });
       }
       // Every attempt, retries included, takes its turn in the account's rate limit.
-      return queue.add(
-        async () => {
-          attempts += 1;
-          return failIfRetryable(request, await sendOnce(request, attemptNumber));
-        },
-        { signal: request.signal },
-      );
+      return withinLimits(async () => {
+        attempts += 1;
+        return failIfRetryable(request, await sendOnce(request, attemptNumber));
+      }, request.signal);
     };
 
     try {

@@ -254,6 +254,17 @@ describe('createHttpClient: rate limit', () => {
     expect(Math.max(...times) - Math.min(...times)).toBeGreaterThanOrEqual(2000 - TOLERANCE_MS);
   });
 
+  it('counts a window from the answer, so a request that reached the server late cannot share its window', async () => {
+    receiver.respondWith(() => ({ status: 200, delayMs: 300 }));
+    const http = client({ limits: { requests: 2, perSeconds: 1, concurrency: 4 } });
+    await Promise.all(Array.from({ length: 4 }, () => post(http)));
+
+    expect(gapMs(0, 1)).toBeLessThan(250);
+    // The first two were answered after 300 ms: their slots come back a second after that.
+    expect(gapMs(0, 2)).toBeGreaterThanOrEqual(1300 - TOLERANCE_MS);
+    expect(gapMs(1, 3)).toBeGreaterThanOrEqual(1300 - TOLERANCE_MS);
+  });
+
   it('puts retries back through the rate limit', async () => {
     receiver.respondWith((_delivery, index) => (index < 2 ? { status: 503 } : undefined));
     const http = client({ limits: { requests: 2, perSeconds: 1, concurrency: 2 } });
