@@ -165,8 +165,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
             } catch (error) {
               reject(error);
             }
-            // The slot stays taken for a window after the answer; close() ends the wait.
-            await sleep(windowMs, undefined, { signal: closing.signal, ref: false }).catch(() => {});
+            // The slot stays taken for a window after the answer. The timer keeps the process
+            // alive (requests may be waiting for the slot); close() ends the wait.
+            await sleep(windowMs, undefined, { signal: closing.signal }).catch(() => {});
           },
           { signal },
         )

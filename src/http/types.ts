@@ -55,5 +55,6 @@ export interface HttpClient {
    * the abort reason when `signal` aborts.
    */
   request(request: HttpRequest): Promise<HttpResponse>;
+  /** Must be called when done: rate-limit slots are held for a window after each answer. */
   close(): Promise<void>;
 }
