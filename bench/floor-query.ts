@@ -16,6 +16,8 @@ interface Job {
   readonly sql: string;
   /** Statements run before the timed one (e.g. session settings). */
   readonly setup?: readonly string[];
+  /** Statements run after the query and timed with it (e.g. DuckDB's CHECKPOINT). */
+  readonly timedAfter?: readonly string[];
   /** DuckDB configuration, as in a dbt-duckdb profile's `settings`. */
   readonly settings?: Readonly<Record<string, string>>;
 }
@@ -31,6 +33,7 @@ if (job.kind === 'duckdb') {
   for (const statement of job.setup ?? []) await connection.run(statement);
   const started = performance.now();
   const reader = await connection.runAndReadAll(job.sql);
+  for (const statement of job.timedAfter ?? []) await connection.run(statement);
   const ms = performance.now() - started;
   const names = reader.columnNames();
   const rows = reader.getRows().map((row) => Object.fromEntries(names.map((n, i) => [n, jsonSafe(row[i])])));
