@@ -108,7 +108,7 @@ async function withWarehouse(project: Project, options: RunOptions, command: 'pl
     } finally {
       const closing = performance.now();
       await warehouse.close();
-      // Closing DuckDB writes its deferred checkpoint: part of the state commits' cost.
+      // DuckDB merges what its log still holds into the file here: part of the state commits' cost.
       options.log.debug('warehouse closed', { ms: Number((performance.now() - closing).toFixed(1)) });
     }
   }

@@ -36,12 +36,6 @@ export async function openDuckDB(target: ProfileTarget, cwd: string): Promise<Wa
   }
   const options: Record<string, string> = {};
   for (const [k, v] of Object.entries(output.settings ?? {})) options[k] = String(v);
-  // DuckDB merges its write-ahead log into the file once the log passes 16 MB by default. The
-  // state commits of an incremental run update rows all over activate_state, so each merge
-  // rewrites most of the table: two thirds of the commits' time at 1M records (npm run bench).
-  // A higher threshold leaves one merge, when the file is closed. Durability is unchanged: a
-  // committed checkpoint is in the log, which DuckDB replays on the next open.
-  if (!('checkpoint_threshold' in options) && !('wal_autocheckpoint' in options)) options.checkpoint_threshold = '1GB';
   let instance: DuckDBInstance;
   try {
     instance = await DuckDBInstance.create(path, options);
