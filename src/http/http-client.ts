@@ -99,7 +99,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   // `perSeconds` after its response. Counting from the start instead would let a request that
   // reached the server late (a new connection, a slow network) share a window with one sent a
   // full window after it, and the server would answer 429.
-  const window = new PQueue({ concurrency: limits.requests });
+  const rateSlots = new PQueue({ concurrency: limits.requests });
   const windowMs = limits.perSeconds * 1000 + WINDOW_MARGIN_MS;
   // Aborted by close(), so requests still queued or waiting to retry reject instead of hanging.
   const closing = new AbortController();
@@ -163,7 +163,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   /** Runs `task` holding a rate-limit slot and a concurrency slot; resolves as soon as it settles. */
   function withinLimits<T>(task: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      window
+      rateSlots
         .add(
           async () => {
             try {
