@@ -27,10 +27,11 @@ export function modelRowsQuery(d: SqlDialect, input: DiffInput): string {
 }
 
 /**
- * One query computing the sync's change set inside the warehouse: the model's rows joined
- * with the keys and hashes last sent. Parameter 1 is the sync id. Which side of the join
- * counts depends on the mode: only mirror (and audience) sends removals; create sends only
- * rows never sent.
+ * The change set in its plainest form, kept as the reference the tests hold changeSetQuery
+ * (what the planner runs) and each dialect's SQL against: the model's rows joined with the
+ * keys, hashes and values last sent. Parameter 1 is the sync id. Which side of the join counts
+ * depends on the mode: only mirror (and audience) sends removals; create sends only rows never
+ * sent.
  */
 export function diffQuery(d: SqlDialect, input: DiffInput): string {
   const t = d.textType;
